@@ -30,7 +30,9 @@ export async function readHealthReport(sql: Sql): Promise<HealthReport> {
     const [row] = await sql<{ report: HealthReport }[]>`select private.health_report() as report`;
     return row.report;
   } catch (thrown) {
-    console.error(JSON.stringify({ level: "error", context: "health-check", error: String(thrown) }));
+    console.error(
+      JSON.stringify({ level: "error", context: "health-check", error: String(thrown) }),
+    );
     return {
       database: { reachable: false, error: "database unreachable" },
       latest_migration: null,
