@@ -46,6 +46,36 @@ cross join (
         ('fmp_exchange_market_status')
 ) as t (table_name);
 
+-- 2026112216xxxx queue API: the processor and cron call these as postgres; service_role (an
+-- operator with the secret key) may call them too; anon and authenticated never.
+insert into allowed_grants (role_name, object_name, privilege)
+select 'service_role', f.signature, 'EXECUTE'
+from (
+    values
+        ('public.acquire_processor_lease_v2(text, integer, integer)'),
+        ('public.complete_queue_job_v2(bigint, uuid, text, bigint, timestamp with time zone)'),
+        ('public.complete_queue_jobs_v2(bigint[], uuid[], text[], bigint[], timestamp with time zone[])'),
+        ('public.fail_queue_job_v2(bigint, uuid, text, text)'),
+        ('public.finish_sync_run_v2(bigint, text, jsonb, text)'),
+        ('public.get_circuit_state_v2(text)'),
+        ('public.get_queue_batch_filtered_v2(integer, text, integer, text[], text[])'),
+        ('public.get_queue_batch_v2(integer, text, integer)'),
+        ('public.get_quota_status_v2(text)'),
+        ('public.get_sync_run_v2(bigint)'),
+        ('public.get_sync_stats_v2(interval)'),
+        ('public.invoke_processor_loop_v2()'),
+        ('public.is_quota_exceeded_v2(text)'),
+        ('public.maintain_queue_partitions_v2()'),
+        ('public.queue_refresh_batch_v2(jsonb)'),
+        ('public.queue_refresh_if_not_exists_v2(text, text, jsonb, integer)'),
+        ('public.recover_stuck_jobs_v2()'),
+        ('public.release_processor_lease_v2(bigint)'),
+        ('public.release_queue_jobs_v2(bigint[], uuid[])'),
+        ('public.reset_job_immediate_v2(bigint)'),
+        ('public.set_provider_state_v2(text, text, integer, text)'),
+        ('public.start_sync_run_v2(text, jsonb, text)')
+) as f (signature);
+
 -- Every privilege anon, authenticated and service_role hold on a function or relation of
 -- public or private (PUBLIC grants and column-level grants included), one row each.
 create temporary view actual_grants as
