@@ -2,70 +2,15 @@
 // tables, for every data type, and each upstream fault class ending in the right state.
 import assert from "node:assert/strict";
 import { connectDb, stack } from "./_stack.ts";
-
-const processorUrl = `${stack.functionsUrl}/queue-processor-v2`;
-
-async function control(path: string, body?: unknown, method = "POST") {
-  const res = await fetch(`${stack.fixtureUrl}/__control/${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  await res.body?.cancel();
-  assert.ok(res.ok, `fixture control ${path}: ${res.status}`);
-}
-
-async function invoke(body: unknown, auth = stack.processorSecret) {
-  const res = await fetch(processorUrl, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${auth}` },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-type Sql = ReturnType<typeof connectDb>;
-
-async function resetState(sql: Sql) {
-  await control("reset");
-  await sql`delete from private.api_call_queue_v2`;
-  await sql`delete from private.refresh_state`;
-  await sql`update private.providers set state = 'ok', state_until = null, state_reason = null`;
-  await sql`update private.circuit_breaker set state = 'closed', consecutive_failed_runs = 0`;
-  await sql`delete from private.processor_leases`;
-}
-
-async function enqueue(sql: Sql, dataType: string, key: string | null) {
-  const [row] = await sql<{ job_id: string }[]>`
-    select job_id from public.queue_refresh_if_not_exists_v2(${dataType}, ${key}, '{}'::jsonb, 50)`;
-  assert.ok(row.job_id, `queued ${dataType} ${key}`);
-  return Number(row.job_id);
-}
-
-async function jobState(sql: Sql, id: number) {
-  const [row] = await sql<{ status: string; error_class: string | null; outcome: string | null }[]>`
-    select status, error_class, outcome from private.api_call_queue_v2 where id = ${id}`;
-  return row;
-}
-
-async function runUntilSettled(sql: Sql, id: number, settled: string[]) {
-  return await waitFor(`job ${id} to settle`, async () => {
-    const started = await invoke({ trigger: "wake" });
-    assert.equal(started.status, 202);
-    const state = await jobState(sql, id);
-    return settled.includes(state.status) ? state : undefined;
-  });
-}
+import {
+  control,
+  enqueue,
+  invoke,
+  jobState,
+  resetState,
+  runUntilSettled,
+  waitFor,
+} from "./_processor.ts";
 
 const types: Array<[string, string | null, string]> = [
   ["quote", "AAPL", "public.fmp_quote"],
@@ -169,7 +114,9 @@ const faults: FaultCase[] = [
   { fault: "401", jobStatus: "pending", errorClass: "invalid_key", providerState: "invalid_key" },
   { fault: "403", jobStatus: "failed", errorClass: "permanent" },
   { fault: "500", jobStatus: "pending", errorClass: "transient" },
+  { fault: "timeout", jobStatus: "pending", errorClass: "transient" },
   { fault: "malformed", jobStatus: "failed", errorClass: "permanent" },
+  { fault: "oversized", jobStatus: "failed", errorClass: "permanent" },
   { fault: "insane", jobStatus: "failed", errorClass: "permanent" },
 ];
 
@@ -186,7 +133,13 @@ for (const testCase of faults) {
       assert.ok(before, "stored quote exists");
 
       await sql`update private.refresh_state set next_eligible_at = now() - interval '1 second'`;
-      await control("faults", { rules: [{ fault: testCase.fault, count: 1000 }] });
+      // The test stack's upstream timeout is 2 s (scripts/test): hold longer than that.
+      const extra = testCase.fault === "timeout"
+        ? { hold_ms: 4_000 }
+        : testCase.fault === "oversized"
+        ? { size_mb: 12 }
+        : {};
+      await control("faults", { rules: [{ fault: testCase.fault, count: 1000, ...extra }] });
       const id = await enqueue(sql, "quote", "IBM");
       const state = await waitFor(`job after ${testCase.fault}`, async () => {
         await invoke({ trigger: "wake" });

@@ -8,7 +8,7 @@
 --      those providers is due, when the quota of every provider with due jobs is exceeded
 --      (or the provider is paused), or when queue_settings.max_processor_runs processor leases
 --      are live;
---   4. posts {"trigger": "cron"} to <keepfresh_functions_url>/functions/v1/queue-processor-v2
+--   4. posts {"trigger": "cron"} (plus "lingerSeconds": 45 on pg_cron 1.4) to <keepfresh_functions_url>/functions/v1/queue-processor-v2
 --      with "Authorization: Bearer <keepfresh_processor_secret>", both read from Vault
 --      (vault.decrypted_secrets), with pg_net's 5 s timeout. Never the service-role key: pg_net's
 --      request table is readable by PUBLIC. A missing secret is reported, not raised.
@@ -158,7 +158,11 @@ begin
 
     v_request_id := net.http_post(
         url := pg_catalog.rtrim(v_url, '/') || '/functions/v1/queue-processor-v2',
-        body := pg_catalog.jsonb_build_object('trigger', 'cron'),
+        -- pg_cron 1.4 ticks once a minute: the run then lingers 45 s polling for new work.
+        body := pg_catalog.jsonb_build_object('trigger', 'cron')
+            || case when private.cron_schedule_for(10) = '* * * * *'
+                then pg_catalog.jsonb_build_object('lingerSeconds', 45)
+                else '{}'::jsonb end,
         headers := pg_catalog.jsonb_build_object(
             'Content-Type', 'application/json',
             'Authorization', 'Bearer ' || v_secret

@@ -44,8 +44,8 @@ select results_eq(
 select results_eq(
     $$ select q.method::text, q.url, q.timeout_milliseconds, convert_from(q.body, 'UTF8')::jsonb
        from net.http_request_queue as q where q.id = (select (r ->> 'request_id')::bigint from tick) $$,
-    $$ values ('POST'::text, 'http://127.0.0.1:54321/functions/v1/queue-processor-v2'::text, 5000, '{"trigger": "cron"}'::jsonb) $$,
-    'the tick queues a pg_net POST of {"trigger": "cron"} to queue-processor-v2 with a 5 s timeout'
+    $$ values ('POST'::text, 'http://127.0.0.1:54321/functions/v1/queue-processor-v2'::text, 5000, '{"trigger": "cron", "lingerSeconds": 45}'::jsonb) $$,
+    'the tick queues a pg_net POST of {"trigger": "cron", "lingerSeconds": 45} (pg_cron 1.4) to queue-processor-v2 with a 5 s timeout'
 );
 select results_eq(
     $$ select q.headers ->> 'Authorization', q.headers ->> 'Content-Type'
