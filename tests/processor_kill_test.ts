@@ -47,7 +47,9 @@ Deno.test("queue-processor-v2 - kill -9 mid-batch, three times: every job comple
       await sql`
         update private.api_call_queue_v2_processing
         set lease_expires_at = now() - interval '1 second' where key like 'KX%'`;
-      await sql`update private.processor_leases set expires_at = now() - interval '1 second'`;
+      await sql`
+        update private.processor_leases
+        set acquired_at = now() - interval '2 minutes', expires_at = now() - interval '1 second'`;
       const [{ recovered }] = await sql<{ recovered: number }[]>`
         select public.recover_stuck_jobs_v2() as recovered`;
       assert.ok(recovered > 0, `round ${round}: the killed batch is rescued`);
