@@ -170,6 +170,12 @@ where not exists (select 1 from vault.secrets where name = 'keepfresh_functions_
 update vault.secrets set secret = :'url' where name = 'keepfresh_functions_url';
 select vault.create_secret(:'secret', 'keepfresh_processor_secret', 'keepfresh: processor secret')
 where not exists (select 1 from vault.secrets where name = 'keepfresh_processor_secret');
+-- The local upstream is the fixture, not a paid plan: quota as FMP Premium (750 calls/min, no
+-- daily cap, 50 GB/30 days) so demos, tests and load runs are not throttled by the free tier's
+-- 250 calls/day. Tests of the quota itself set their own limits.
+update private.providers
+set calls_per_minute = 750, calls_per_day = null, bytes_per_30d = 50000000000
+where provider = 'fmp';
 SQL
 }
 
