@@ -33,6 +33,7 @@ kf_install_os_packages() {
   [ -x "$KF_PGBIN/postgres" ] || missing+=(postgresql-15)
   [ -f "$sharedir/pg_cron.control" ] || missing+=(postgresql-15-cron)
   [ -f "$sharedir/pgtap.control" ] || missing+=(postgresql-15-pgtap)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v pg_prove >/dev/null 2>&1 || missing+=(libtap-parser-sourcehandler-pgtap-perl)
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
   if [ "${#missing[@]}" -gt 0 ]; then
@@ -170,13 +171,16 @@ where not exists (select 1 from vault.secrets where name = 'keepfresh_functions_
 update vault.secrets set secret = :'url' where name = 'keepfresh_functions_url';
 select vault.create_secret(:'secret', 'keepfresh_processor_secret', 'keepfresh: processor secret')
 where not exists (select 1 from vault.secrets where name = 'keepfresh_processor_secret');
--- The local upstream is the fixture, not a paid plan: quota as FMP Premium (750 calls/min, no
--- daily cap, 50 GB/30 days) so demos, tests and load runs are not throttled by the free tier's
--- 250 calls/day. Tests of the quota itself set their own limits.
-update private.providers
-set calls_per_minute = 750, calls_per_day = null, bytes_per_30d = 50000000000
-where provider = 'fmp';
 SQL
+}
+
+# kf_local_provider_plan URL: the local upstream is the fixture, not a paid plan. Sets FMP's quota
+# as on the Premium plan (750 calls/min, no daily cap, 50 GB/30 days), so demos, the Deno tests and
+# load runs are not throttled by the free tier's 250 calls/day that the migration seeds (pgTAP
+# checks the seed, so scripts/test applies this after pg_prove). Tests of the quota set their own.
+kf_local_provider_plan() {
+  kf_psql "$1" -c "update private.providers set calls_per_minute = 750, calls_per_day = null,
+    bytes_per_30d = 50000000000 where provider = 'fmp'" >/dev/null
 }
 
 # kf_env PORT GATEWAY_PORT FIXTURE_PORT: exports what a hosted function gets, pointed at this stack.

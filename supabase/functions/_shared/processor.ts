@@ -230,7 +230,7 @@ export async function runProcessor(
       JSON.stringify({ level: "error", context: "processor", run: runId, error: stopReason }),
     );
   } finally {
-    const status = runStatus(stats, crashed);
+    const status = runStatus(stats, crashed, stopReason);
     await sql`
       select public.finish_sync_run_v2(${runId}, ${status}, ${sql.json(stats)}, ${stopReason})`
       .catch((thrown) => console.error("could not finish sync run", runId, String(thrown)));
@@ -239,5 +239,5 @@ export async function runProcessor(
         .catch((thrown) => console.error("could not release lease", leaseId, String(thrown)));
     }
   }
-  return { ...stats, status: runStatus(stats, crashed) };
+  return { ...stats, status: runStatus(stats, crashed, stopReason) };
 }

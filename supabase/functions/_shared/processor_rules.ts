@@ -21,10 +21,15 @@ export const emptyStats = (): RunStats => ({
 
 export type RunStatus = "succeeded" | "failed" | "partial";
 
-/** succeeded: nothing failed for good; failed: jobs were claimed and none succeeded; else partial. */
-export function runStatus(stats: RunStats, crashed: boolean): RunStatus {
+/**
+ * succeeded: nothing failed for good; failed: jobs were claimed and none succeeded (this feeds the
+ * circuit breaker); partial otherwise. A run stopped because the provider paused (rate limit,
+ * bandwidth) is partial, not failed: the pause already stops claims, the circuit need not open.
+ */
+export function runStatus(stats: RunStats, crashed: boolean, pausedBy?: string | null): RunStatus {
   if (crashed) return "failed";
   if (stats.failed === 0 && (stats.retried === 0 || stats.succeeded > 0)) return "succeeded";
+  if (pausedBy === "rate_limited" || pausedBy === "bandwidth") return "partial";
   if (stats.succeeded === 0 && stats.claimed > 0) return "failed";
   return "partial";
 }

@@ -16,7 +16,15 @@ Deno.test("processor rules - a run is judged by what ended", () => {
     runStatus({ ...emptyStats(), claimed: 3, succeeded: 1, failed: 2 }, false),
     "partial",
   );
-  assert.equal(runStatus({ ...emptyStats(), claimed: 2, retried: 2 }, false), "partial");
+  assert.equal(runStatus({ ...emptyStats(), claimed: 2, retried: 2 }, false), "failed");
+  assert.equal(
+    runStatus({ ...emptyStats(), claimed: 2, retried: 2 }, false, "rate_limited"),
+    "partial",
+  );
+  assert.equal(
+    runStatus({ ...emptyStats(), claimed: 2, retried: 2 }, false, "invalid_key"),
+    "failed",
+  );
   assert.equal(runStatus({ ...emptyStats(), claimed: 3, succeeded: 3 }, true), "failed");
 });
 

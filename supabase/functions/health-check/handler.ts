@@ -23,7 +23,11 @@ import {
   readSyncRun,
   requestManualSync,
 } from "../_shared/health.ts";
-import { healthPageHeaders, renderHealthPage, renderUnauthorizedPage } from "../_shared/health_html.ts";
+import {
+  healthPageHeaders,
+  renderHealthPage,
+  renderUnauthorizedPage,
+} from "../_shared/health_html.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../_shared/health_prometheus.ts";
 import { json, jsonError, methodNotAllowed } from "../_shared/http.ts";
 
