@@ -73,7 +73,15 @@ from (
         ('public.release_queue_jobs_v2(bigint[], uuid[])'),
         ('public.reset_job_immediate_v2(bigint)'),
         ('public.set_provider_state_v2(text, text, integer, text)'),
-        ('public.start_sync_run_v2(text, jsonb, text)')
+        ('public.start_sync_run_v2(text, jsonb, text)'),
+        -- 2026112219xxxx staleness and presence: track-subscription-v2 and cron call them.
+        ('public.is_data_stale_v2(text, text)'),
+        ('public.is_profile_stale_v2(text)'),
+        ('public.check_and_queue_stale_batch_v2(text[], text[])'),
+        ('public.track_subscription_v2(uuid, text, text[], text[], text)'),
+        ('public.check_and_queue_stale_data_from_presence_v2()'),
+        ('public.queue_scheduled_refreshes_v2()'),
+        ('public.refresh_analytics_from_presence_v2()')
 ) as f (signature);
 
 -- Every privilege anon, authenticated and service_role hold on a function or relation of
