@@ -228,11 +228,13 @@ kf_start_services() {
   kf_wait_http "http://127.0.0.1:$KF_GATEWAY_PORT/health" 60 || kf_die "functions gateway did not start (see $KF_STATE_DIR/gateway.log)"
 }
 
-# kf_stop_services: stops every background service this shell started.
+# kf_stop_services: stops every background service this shell started, newest first (the demo
+# client untracks through the gateway before the gateway goes), each given 5 s before SIGKILL.
 kf_stop_services() {
-  local pid
-  for pid in "${KF_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${KF_PIDS[@]}"; do
+  local i pid
+  for ((i = ${#KF_PIDS[@]} - 1; i >= 0; i--)); do
+    pid="${KF_PIDS[$i]}"
+    kill -TERM "$pid" 2>/dev/null || continue
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
