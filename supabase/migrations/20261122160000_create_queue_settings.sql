@@ -11,6 +11,7 @@
 --     43          scheduled refreshes (queue_scheduled_refreshes_v2)
 --     44          processor loop tick (invoke_processor_loop_v2)
 --     45          processor lease acquisition (acquire_processor_lease_v2)
+--     50          vocabulary rebuild (public.rebuild_vocabulary)
 --     64          health alerts evaluation (private.health_report)
 --     1024..2047  enqueue dedup buckets: 1024 + (hashtext(dedup_key) & 1023)
 -- One lock per bucket, not per key: one lock per key exhausts the shared lock table at about
@@ -31,7 +32,7 @@ $$;
 
 comment on function private.advisory_namespace() is
     'First int of keepfresh''s two-int advisory locks: 1950822802 (hashtext(''keepfresh''), frozen). '
-    'Second ints: 42 presence, 43 scheduled, 44 processor loop, 45 processor leases, 64 health alerts, 1024..2047 dedup buckets.';
+    'Second ints: 42 presence, 43 scheduled, 44 processor loop, 45 processor leases, 50 vocabulary rebuild, 64 health alerts, 1024..2047 dedup buckets.';
 
 -- The dedup key of a job: exactly the expression of the generated column
 -- private.api_call_queue_v2.dedup_key (21_queue_claim checks they agree). A null key renders as

@@ -84,6 +84,21 @@ from (
         ('public.refresh_analytics_from_presence_v2()')
 ) as f (signature);
 
+-- 2026112220xxxx vocabulary: readers call get_vocabulary; only the service role rebuilds. The
+-- source tables are the app's own: owners write their rows under RLS.
+insert into allowed_grants (role_name, object_name, privilege)
+values
+    ('authenticated', 'public.get_vocabulary()', 'EXECUTE'),
+    ('service_role', 'public.get_vocabulary()', 'EXECUTE'),
+    ('service_role', 'public.rebuild_vocabulary()', 'EXECUTE');
+insert into allowed_grants (role_name, object_name, privilege)
+select r.role_name, pg_catalog.format('public.%I', t.table_name), p.privilege
+from (values ('authenticated'), ('service_role')) as r (role_name)
+cross join (
+    values ('Project'), ('Expenses'), ('CashFlow'), ('ExpensesColumn'), ('CashFlowColumn')
+) as t (table_name)
+cross join (values ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE')) as p (privilege);
+
 -- Every privilege anon, authenticated and service_role hold on a function or relation of
 -- public or private (PUBLIC grants and column-level grants included), one row each.
 create temporary view actual_grants as
