@@ -216,16 +216,31 @@ kf_wait_http() {
   done
 }
 
+# kf_spawn_http NAME PORT CMD...: starts an HTTP service and waits for GET /health. Our ports lie
+# in Linux's ephemeral range, so an outgoing connection can briefly hold one: on "address in use"
+# the start is retried (3 tries) before giving up with the log's location.
+kf_spawn_http() {
+  local name="$1" port="$2" try
+  shift 2
+  for try in 1 2 3; do
+    kf_spawn "$name" "$@"
+    if kf_wait_http "http://127.0.0.1:$port/health" 60; then return 0; fi
+    kill -TERM "$(cat "$KF_STATE_DIR/$name.pid")" 2>/dev/null || true
+    grep -q "AddrInUse" "$KF_STATE_DIR/$name.log" 2>/dev/null || break
+    kf_log "$name: port $port was briefly in use, retrying ($try/3)"
+    sleep 1
+  done
+  kf_die "$name did not start on port $port (see $KF_STATE_DIR/$name.log)"
+}
+
 # kf_start_services: pg_net worker, FMP fixture and functions gateway for the exported env.
 kf_start_services() {
   local deno_run=(deno run --quiet --allow-net --allow-env --allow-read --allow-run --allow-sys)
   kf_require_free_port "$KF_GATEWAY_PORT" "functions gateway"
   kf_require_free_port "$KF_FIXTURE_PORT" "FMP fixture"
-  kf_spawn fixture "${deno_run[@]}" "$KF_ROOT/scripts/fixture/fmp.ts" --port "$KF_FIXTURE_PORT"
   kf_spawn pg_net_worker "${deno_run[@]}" "$KF_ROOT/scripts/local/pg_net_worker.ts"
-  kf_spawn gateway "${deno_run[@]}" --allow-write "$KF_ROOT/scripts/local/gateway.ts" --port "$KF_GATEWAY_PORT"
-  kf_wait_http "http://127.0.0.1:$KF_FIXTURE_PORT/health" 60 || kf_die "FMP fixture did not start (see $KF_STATE_DIR/fixture.log)"
-  kf_wait_http "http://127.0.0.1:$KF_GATEWAY_PORT/health" 60 || kf_die "functions gateway did not start (see $KF_STATE_DIR/gateway.log)"
+  kf_spawn_http fixture "$KF_FIXTURE_PORT" "${deno_run[@]}" "$KF_ROOT/scripts/fixture/fmp.ts" --port "$KF_FIXTURE_PORT"
+  kf_spawn_http gateway "$KF_GATEWAY_PORT" "${deno_run[@]}" --allow-write "$KF_ROOT/scripts/local/gateway.ts" --port "$KF_GATEWAY_PORT"
 }
 
 # kf_stop_services: stops every background service this shell started, newest first (the demo
