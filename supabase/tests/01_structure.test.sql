@@ -85,8 +85,8 @@ select columns_are(
 );
 select col_is_pk('private', 'api_call_queue_v2', array['id', 'status'], 'queue primary key is (id, status)');
 select fk_ok(
-    'private', 'api_call_queue_v2', 'data_type', 'public', 'data_type_registry_v2', 'data_type',
-    'every job references a registered data type'
+    'private', 'api_call_queue_v2_pending', 'data_type', 'public', 'data_type_registry_v2', 'data_type',
+    'every job references a registered data type when it is enqueued (checked once, on pending)'
 );
 select col_default_is(
     'private', 'api_call_queue_v2', 'id', $$nextval('private.api_call_queue_v2_id_seq'::regclass)$$,
