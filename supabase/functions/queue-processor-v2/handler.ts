@@ -23,7 +23,8 @@ export function createHandler(deps: Deps) {
 
     const body = await readJsonBody(req, { allowEmpty: true, maxBytes: 16 * 1024 });
     if (!body.ok) return body.response;
-    const parsed = processorRequestSchema.safeParse(body.value ?? {});
+    // No body at all is a plain tick; a JSON null or any other non-object is a bad request.
+    const parsed = processorRequestSchema.safeParse(body.value === undefined ? {} : body.value);
     if (!parsed.success) {
       return jsonError(400, "invalid request body", { issues: parsed.error.issues });
     }
