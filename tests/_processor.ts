@@ -72,3 +72,44 @@ export async function runUntilSettled(sql: Sql, id: number, settled: string[]) {
     return settled.includes(state.status) ? state : undefined;
   });
 }
+
+/** The gateway's base URL (without /functions/v1): `/_gateway/functions` lists function pids. */
+export const gatewayUrl = stack.functionsUrl.replace(/\/functions\/v1$/, "");
+
+/** The pid of a function's process as the gateway lists it, or null while it has none. */
+export async function functionPid(name = "queue-processor-v2"): Promise<number | null> {
+  const res = await fetch(`${gatewayUrl}/_gateway/functions`);
+  const { functions } = await res.json();
+  const slot = functions.find((f: { name: string }) => f.name === name);
+  return slot?.pid ?? null;
+}
+
+/** kill -9 of a function's process; resolves once the gateway no longer lists that pid. */
+export async function killFunction(name = "queue-processor-v2"): Promise<number> {
+  const pid = await functionPid(name);
+  assert.ok(pid, `${name} has a process`);
+  Deno.kill(pid, "SIGKILL");
+  await waitFor(`the gateway to see ${name} (pid ${pid}) gone`, async () => {
+    return (await functionPid(name)) !== pid ? true : undefined;
+  });
+  return pid;
+}
+
+/**
+ * Lets time pass for runs that died: the leases of their jobs whose key is LIKE `keyLike`, and
+ * every processor lease, expire now (as they would after KEEPFRESH_PROCESSOR_LEASE_SECONDS and
+ * the run's budget), so recover_stuck_jobs_v2 and new runs can take over. Returns the jobs whose
+ * lease it expired.
+ */
+export async function expireDeadRuns(sql: Sql, keyLike: string): Promise<number> {
+  const expired = await sql`
+    update private.api_call_queue_v2_processing
+    set lease_expires_at = now() - interval '1 second'
+    where key like ${keyLike} and lease_expires_at > now() - interval '1 second'
+    returning id`;
+  await sql`
+    update private.processor_leases
+    set acquired_at = least(acquired_at, now() - interval '2 minutes'),
+        expires_at = now() - interval '1 second'`;
+  return expired.length;
+}

@@ -30,6 +30,15 @@ export function processorSettings(): ProcessorSettings {
   };
 }
 
+/** Whether at least one provider with enabled data types has a closed circuit. */
+async function anyCircuitClosed(sql: Sql): Promise<boolean> {
+  const [row] = await sql<{ allowed: boolean }[]>`
+    select coalesce(bool_or(public.get_circuit_state_v2(p.provider) ->> 'state' = 'closed'), false)
+      as allowed
+    from (select distinct r.provider from public.data_type_registry_v2 as r where r.enabled) as p`;
+  return row.allowed;
+}
+
 export type StartedRun = {
   response: { accepted: boolean; run_id?: number; queued?: number; reason?: string };
   work?: Promise<unknown>;
@@ -41,6 +50,11 @@ export async function startProcessorRun(sql: Sql, request: ProcessorRequest): Pr
   let queued = 0;
   if (request.trigger === "manual" && request.symbols && request.dataTypes) {
     queued = await queueManual(sql, request.symbols, request.dataTypes);
+  }
+  // A wake (track-subscription-v2 after queueing) must not reach an upstream whose circuit is
+  // open or probing: only the cron tick starts the half-open probe; manual syncs still run.
+  if (request.trigger === "wake" && !(await anyCircuitClosed(sql))) {
+    return { response: { accepted: false, queued, reason: "circuit open" } };
   }
   const leaseId = await acquireLease(sql, settings);
   if (leaseId === null) {
