@@ -671,9 +671,9 @@ async function circuit(sql: Sql): Promise<Circuit> {
 
 type Run = { status: string; claimed: number; succeeded: number };
 
-/** Starts a run with a wake and waits until it has finished. */
-async function runOnce(sql: Sql): Promise<Run> {
-  const started = await invoke({ trigger: "wake" });
+/** Starts a run (a wake, or an operator's manual sync) and waits until it has finished. */
+async function runOnce(sql: Sql, trigger: "wake" | "manual" = "wake"): Promise<Run> {
+  const started = await invoke({ trigger });
   assert.equal(started.status, 202);
   assert.ok(started.body.accepted, JSON.stringify(started.body));
   return await waitFor(`run ${started.body.run_id}`, async () => {
@@ -729,7 +729,11 @@ Deno.test({
       assert.equal((await circuit(sql)).state, "half_open");
       assert.equal((await tick(sql)).reason, "circuit_open", "one probe at a time");
       await waitDue(sql, ids);
-      const probe = await runOnce(sql);
+      // The tick's own run is the probe; a wake is refused while the circuit is not closed
+      // (track-subscription-v2 must not hammer a failing upstream), an operator's sync is not.
+      const refused = await invoke({ trigger: "wake" });
+      assert.deepEqual(refused.body.accepted, false, "a wake does not pass a half-open circuit");
+      const probe = await runOnce(sql, "manual");
       assert.equal(probe.status, "succeeded", `the probe run succeeds: ${JSON.stringify(probe)}`);
       assert.equal((await circuit(sql)).state, "closed", "a successful probe closes the circuit");
       await driveUntilSettled(sql, ids, 30_000);
@@ -755,8 +759,10 @@ Deno.test({
       assert.equal(provider.state, "invalid_key");
       assert.equal((await circuit(sql)).state, "open");
       assert.equal((await tick(sql)).reason, "circuit_open");
-      // A wake while the key is invalid claims nothing.
-      assert.equal((await runOnce(sql)).claimed, 0, "no claim while the key is invalid");
+      // A wake while the key is invalid is refused; an operator's sync claims nothing.
+      const wake = await invoke({ trigger: "wake" });
+      assert.deepEqual(wake.body, { accepted: false, queued: 0, reason: "circuit open" });
+      assert.equal((await runOnce(sql, "manual")).claimed, 0, "no claim while the key is invalid");
       const [{ failed, pending }] = await sql<{ failed: number; pending: number }[]>`
         select count(*) filter (where status = 'failed')::int as failed,
                count(*) filter (where status = 'pending')::int as pending
