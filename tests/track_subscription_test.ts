@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
 import { mintJwt } from "../scripts/local/jwt.ts";
+import { waitFor } from "./_processor.ts";
 import { connectDb, stack } from "./_stack.ts";
 
 type Sql = ReturnType<typeof connectDb>;
@@ -44,16 +45,6 @@ async function invoke(
     return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
   }
   throw error;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Runs `work` with the named cron jobs unscheduled, then schedules them again as they were. */
@@ -125,7 +116,7 @@ Deno.test("track-subscription-v2 - track alone (no cron) brings stale data fresh
               select q.symbol, q.price, public.is_data_stale_v2('quote', 'JPM') as stale
               from public.fmp_quote as q where q.symbol = 'JPM'`;
             return found && !found.stale ? found : undefined;
-          });
+          }, 30_000);
           assert.ok(Number(row.price) > 0);
 
           const second = await invoke(user.client, {

@@ -1,11 +1,9 @@
 // Pure rules of track-subscription-v2 (no I/O): what a request may say, and how the answer of
 // public.track_subscription_v2 becomes the HTTP response.
 import { z } from "zod";
+import { dataTypePattern, symbolPattern } from "./identifiers.ts";
 
-/** SPEC 3.1: upper case, 1 to 20 characters; allows ^GSPC, BRK-B, RELIANCE.NS. */
-export const symbolPattern = /^[A-Z0-9^][A-Z0-9.\-^=]{0,19}$/;
-/** Registry slugs; whether the type exists and is enabled is checked by the database. */
-export const dataTypePattern = /^[a-z][a-z0-9-]{1,62}$/;
+export { dataTypePattern, symbolPattern };
 /** A tab or device id: a uuid or a readable name, nothing that needs escaping anywhere. */
 export const clientIdPattern = /^[A-Za-z0-9._:@-]{1,64}$/;
 

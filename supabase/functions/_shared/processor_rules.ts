@@ -1,5 +1,6 @@
 // Pure rules of a processor run: when to stop, how a run is judged, what a request asks for.
 import { z } from "zod";
+import { dataTypePattern, symbolPattern } from "./identifiers.ts";
 
 export type RunStats = {
   claimed: number;
@@ -51,9 +52,6 @@ export function stopsRun(errorClass: string): boolean {
   return errorClass === "rate_limited" || errorClass === "bandwidth" ||
     errorClass === "invalid_key";
 }
-
-const symbolPattern = /^[A-Z0-9^][A-Z0-9.\-^=]{0,19}$/;
-const dataTypePattern = /^[a-z][a-z0-9-]{1,62}$/;
 
 /** The body of a processor request: cron/wake ticks, or a manual (optionally selective) sync. */
 export const processorRequestSchema = z.strictObject({

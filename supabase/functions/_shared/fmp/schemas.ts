@@ -13,9 +13,9 @@
 // the caller writes nothing for that job.
 import { z } from "zod";
 import { shorten } from "./classify.ts";
+import { symbolPattern } from "../identifiers.ts";
 
-/** Upper case tickers with index (^GSPC), class (BRK-B) and exchange suffixes (RELIANCE.NS). */
-export const symbolPattern = /^[A-Z0-9^][A-Z0-9.\-^=]{0,19}$/;
+export { symbolPattern };
 
 /** Earliest year any FMP date may carry; older dates are garbage, not history. */
 export const minYear = 1900;
